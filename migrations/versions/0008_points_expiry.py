@@ -1,0 +1,24 @@
+"""points expiry
+
+No schema change: lots are the posted credits already in `ledger_entries`, expiry is an
+`expire` entry, reminders are mail outbox rows (0010). Kept so the revision chain is stable.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
