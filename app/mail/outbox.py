@@ -22,7 +22,7 @@ from app.loyalty.program import load_program
 from app.mail.locales import pick_locale
 from app.mail.render import normalize_context
 from app.models import Customer, Shop
-from app.models.mail import MAIL_KINDS, MailMessage
+from app.models.mail import MAIL_KINDS, MARKETING_KINDS, MailMessage
 
 MAIL_QUEUE = "mail"
 # Backoff between send attempts under RQ (seconds); after the last one the message is `failed`.
@@ -45,6 +45,8 @@ def mail_refusal(shop: Shop, customer: Customer, kind: str) -> str | None:
         return "customer_redacted"
     if customer.unsubscribed_at is not None:
         return "unsubscribed"
+    if kind in MARKETING_KINDS and not customer.accepts_marketing:
+        return "no_marketing_consent"
     if not customer.email:
         return "no_email"
     if not shop.is_installed:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
 
 from app.mail.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, pick_locale
 from app.models.mail import MAIL_KINDS
@@ -30,6 +31,8 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "tier_reached": ("tier_name",),
     "points_expiring": ("points", "expires_on"),
     "referral_reward": ("points",),
+    "winback_at_risk": ("offer",),
+    "winback_lapsed": ("offer",),
 }
 # Names callers may reasonably use for the same field.
 ALIASES = {
@@ -86,6 +89,17 @@ _TEXT_LAYOUT = Environment(autoescape=False, undefined=StrictUndefined, keep_tra
 )
 _HTML_STRINGS = Environment(autoescape=True, undefined=StrictUndefined)
 _TEXT_STRINGS = Environment(autoescape=False, undefined=StrictUndefined)
+# A shop's own subject and body (win-back campaigns, `custom_subject`/`custom_body` in the
+# context) are written by staff: rendered in Jinja's sandbox, never with the app's globals
+# (and, like every string, escaped by the HTML layout).
+_TEXT_SANDBOX = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+CUSTOM_TEXT_KINDS = ("winback_at_risk", "winback_lapsed")
+
+
+@lru_cache(maxsize=4096)
+def compiled(env: Environment, source: str) -> Template:
+    """A catalogue or campaign string compiled once per process, not once per mail."""
+    return env.from_string(source)
 
 
 @cache
@@ -133,16 +147,24 @@ def render_mail(
     fields.setdefault("shop_name", "")
     fields.setdefault("order_name", "")
     fields.setdefault("friend_name", "")
+    own = {
+        name: fields.get(f"custom_{name}") or "" for name in ("subject", "body")
+    } if kind in CUSTOM_TEXT_KINDS else {"subject": "", "body": ""}
 
     def pieces(env: Environment) -> dict[str, str]:
         def s(text: str) -> str:
-            return env.from_string(text).render(fields)
+            return compiled(env, text).render(fields)
+
+        def mine(name: str) -> str:
+            if not own[name]:
+                return s(strings[kind][name])
+            return compiled(_TEXT_SANDBOX, own[name]).render(fields)
 
         has_balance = fields.get("balance") not in (None, "")
         return {
-            "subject": s(strings[kind]["subject"]),
+            "subject": mine("subject"),
             "heading": s(strings[kind]["heading"]),
-            "body": s(strings[kind]["body"]),
+            "body": mine("body"),
             "greeting": s(strings["common"]["greeting"]),
             "balance_line": s(strings["common"]["balance"]) if has_balance else "",
             "cta": s(strings["common"]["cta"]),

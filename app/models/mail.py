@@ -15,7 +15,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, UTCDateTime, utcnow
 
-MAIL_KINDS = ("points_earned", "reward_affordable", "tier_reached", "points_expiring", "referral_reward")
+MAIL_KINDS = (
+    "points_earned", "reward_affordable", "tier_reached", "points_expiring", "referral_reward",
+    "winback_at_risk", "winback_lapsed",
+)
+# Marketing mail (win-back offers): also needs the shopper's marketing consent.
+MARKETING_KINDS = ("winback_at_risk", "winback_lapsed")
 # queued: waiting to be sent (or retried); sent: handed to the SMTP server;
 # failed: gave up after the last retry; suppressed: not sent, by decision (unsubscribed,
 # switched off or redacted by the time it was due).

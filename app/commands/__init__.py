@@ -1,0 +1,1 @@
+"""Commands added to `loyalty` (see `app.cli`): each module defines `command`."""
