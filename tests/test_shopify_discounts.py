@@ -263,6 +263,6 @@ def test_a_refresh_token_shopify_refuses_is_an_auth_error(factory, refreshing_ad
     shop = factory.shop("shopify", domain=DOMAIN, credentials={"access_token": TOKEN, "refresh_token": "shprt_old"})
     refreshing_admin.expire_token()
 
-    with pytest.raises(PlatformAuthError, match="refused to refresh"):
+    with pytest.raises(PlatformAuthError, match="refused the request to refresh"):
         shopify_client(shop, settings, refreshing_admin, pg_db).create_discount(SPEC)
     assert stored_credentials(pg_db, shop.id)["refresh_token"] == "shprt_old"

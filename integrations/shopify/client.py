@@ -14,7 +14,8 @@ they persist the error is `PlatformTemporaryError`.
 
 Discount codes (`create_discount`) are built in `integrations.shopify.discounts`. An
 HTTP 401 there is answered by one token refresh (`integrations.shopify.tokens`) when the
-shop has a refresh token, then the request is sent once more.
+shop has a refresh token, then the request is sent once more; order queries (`read`) do
+the same.
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ class ShopifyClient:
     @classmethod
     def for_shop(cls, shop: Any, settings: Any, **options: Any) -> ShopifyClient:
         """`options` reach `__init__`; `db=` is the database the refreshed token is stored in
-        (default: the runtime's)."""
+        (default: the runtime's). A token that expires within `tokens.REFRESH_MARGIN` is
+        refreshed before the client is built."""
         token = shop_credentials(shop, "access_token")["access_token"]
         db = options.pop("db", None)
+        if (shop.credentials or {}).get("refresh_token"):
+            from integrations.shopify.tokens import fresh_access_token
+
+            token = fresh_access_token(shop, settings, db=db) or token  # refreshed before expiry
         if "token_refresher" not in options and (shop.credentials or {}).get("refresh_token"):
             from integrations.shopify.tokens import refresh_access_token
 
@@ -112,7 +118,7 @@ class ShopifyClient:
         search = graphql_orders.updated_since_query(_iso(since))
         cursor: str | None = None
         while True:
-            data = self.execute(
+            data = self.read(
                 graphql_orders.ORDERS_QUERY,
                 {"first": self.page_size, "cursor": cursor, "query": search},
             )
@@ -140,14 +146,14 @@ class ShopifyClient:
 
     def order_in_full(self, order_gid: str) -> OrderEvent:
         """One order with every line item page and larger refund lists."""
-        data = self.execute(graphql_orders.ORDER_QUERY, {"id": order_gid, "linesCursor": None})
+        data = self.read(graphql_orders.ORDER_QUERY, {"id": order_gid, "linesCursor": None})
         node = (data or {}).get("order")
         if not isinstance(node, dict):
             raise PlatformError(f"Shopify did not return order {order_gid}")
         extra_lines: list[dict] = []
         page = node.get("lineItems") or {}
         while (page.get("pageInfo") or {}).get("hasNextPage"):
-            more = self.execute(
+            more = self.read(
                 graphql_orders.ORDER_QUERY,
                 {"id": order_gid, "linesCursor": page["pageInfo"].get("endCursor")},
             )
@@ -176,6 +182,19 @@ class ShopifyClient:
         return discounts.create_discount(self, spec)
 
     # -- transport ---------------------------------------------------------------------------
+
+    def read(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """`execute` for queries (nothing is written, so a retry is always safe): a refused
+        token is refreshed once when the shop has a refresh token, then asked again."""
+        try:
+            return self.execute(query, variables)
+        except TokenRejected:
+            if self._token_refresher is None:
+                raise
+            failed = self._token
+        self._token = self._token_refresher(failed)
+        log.info("shopify %s: retrying the query with a refreshed token", self.domain)
+        return self.execute(query, variables)
 
     def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """POST one GraphQL request; return `data`, waiting out throttling."""

@@ -161,6 +161,8 @@ class WooCommerceClient:
             try:
                 if method == "GET":
                     response = self._api.get(endpoint, params=dict(params or {}))
+                elif method == "PUT":
+                    response = self._api.put(endpoint, data, params=dict(params or {}))
                 else:
                     response = self._api.post(endpoint, data, params=dict(params or {}))
             except requests.RequestException as exc:
