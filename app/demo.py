@@ -248,3 +248,24 @@ def _place_order(
         customer.first_order_at = customer.first_order_at or placed_at
         customer.last_order_at = placed_at
 
+
+
+def set_console_passwords(session: Session, shop: Shop) -> list[tuple[str, str, str]]:
+    """Give the demo shop's active staff fresh random console passwords (a new set on
+    every run, so no demo password is ever known in advance); returns (email, role,
+    password) for printing. The caller commits."""
+    import secrets
+
+    from app.console.auth import set_password
+
+    users = session.scalars(
+        select(StaffUser)
+        .where(StaffUser.shop_id == shop.id, StaffUser.active.is_(True))
+        .order_by(StaffUser.id)
+    ).all()
+    credentials = []
+    for user in users:
+        password = f"demo-{secrets.token_urlsafe(12)}"
+        set_password(session, user, password)
+        credentials.append((user.email, user.role, password))
+    return credentials

@@ -14,13 +14,14 @@ from typing import Literal
 from flask import g
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import audit
 from app.admin.api import bp
 from app.admin.auth import require_staff
 from app.admin.pagination import MAX_ID, PageQuery, keyset_page
 from app.errors import NotFound
-from app.models import WebhookDelivery
+from app.models import StaffUser, WebhookDelivery
 from app.openapi import api_route
 from app.shops import get_by_id_and_shop
 from app.web import db_session
@@ -87,6 +88,12 @@ def replay_delivery(delivery_id: int) -> DeliveryOut:
         raise NotFound(f"webhookdelivery {delivery_id} not found")
     session = db_session()
     delivery = get_by_id_and_shop(session, WebhookDelivery, delivery_id, g.shop_id)
+    replay(session, g.staff, delivery)
+    return DeliveryOut.model_validate(delivery)
+
+
+def replay(session: Session, staff: StaffUser, delivery: WebhookDelivery) -> None:
+    """Put a delivery back to `received`, audited, commit, and queue its processing."""
     before = {"status": delivery.status, "attempts": delivery.attempts,
               "last_error": delivery.last_error}
     # A fresh start: the worker counts attempts toward its retry limit.
@@ -95,11 +102,10 @@ def replay_delivery(delivery_id: int) -> DeliveryOut:
     delivery.last_error = None
     delivery.processed_at = None
     audit.record(
-        session, shop_id=g.shop_id, staff=g.staff, action="delivery.replay",
+        session, shop_id=delivery.shop_id, staff=staff, action="delivery.replay",
         target_type="webhook_delivery", target_id=delivery.id, before=before,
         after={"status": "received", "attempts": 0},
     )
     session.commit()
     inbox.queue_processing(session, [delivery.id])
     session.refresh(delivery)
-    return DeliveryOut.model_validate(delivery)

@@ -4,9 +4,12 @@ settings before and after."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import g
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import audit
 from app.admin.api import bp
@@ -14,7 +17,7 @@ from app.admin.auth import require_staff
 from app.admin.schemas import ProgramUpdate
 from app.errors import NotFound, ValidationFailed
 from app.loyalty.program import ProgramSettings, load_program, program_update
-from app.models import Shop
+from app.models import Shop, StaffUser
 from app.openapi import api_route, validation_details
 from app.web import db_session
 
@@ -63,12 +66,21 @@ def get_program() -> ProgramSettings:
 )
 @require_staff("admin")
 def update_program(body) -> ProgramSettings:
-    """The shop row is locked so two admins saving at once apply one after the other
-    instead of one silently undoing the other's change."""
     session = db_session()
-    shop = _shop(lock=True)
+    updated = apply_program_changes(
+        session, _shop(lock=True), g.staff, body.model_dump(exclude_unset=True)
+    )
+    session.commit()
+    return updated
+
+
+def apply_program_changes(
+    session: Session, shop: Shop, staff: StaffUser, changes: dict[str, Any]
+) -> ProgramSettings:
+    """Apply `changes` to the shop's settings, validated as a whole, and audit it; the
+    caller commits. Lock the shop row first (`_shop(lock=True)`) so two admins saving at
+    once apply one after the other instead of one silently undoing the other's change."""
     current = load_program(shop)
-    changes = body.model_dump(exclude_unset=True)
     try:
         updated = program_update(current, changes)
     except ValidationError as exc:
@@ -80,12 +92,11 @@ def update_program(body) -> ProgramSettings:
     audit.record(
         session,
         shop_id=shop.id,
-        staff=g.staff,
+        staff=staff,
         action="program.update",
         target_type="program",
         target_id=shop.id,
         before=before,
         after=after,
     )
-    session.commit()
     return updated

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import audit
 from app.admin.api import bp
@@ -32,7 +33,7 @@ from app.admin.auth import require_staff
 from app.admin.pagination import MAX_ID, PageQuery, keyset_page
 from app.admin.schemas import SafeText, _storable
 from app.errors import NotFound, ValidationFailed
-from app.models import Reward
+from app.models import Reward, StaffUser
 from app.models.base import utcnow
 from app.openapi import api_route, validation_details
 from app.web import db_session
@@ -246,16 +247,22 @@ def get_reward(reward_id: int) -> RewardOut:
 @require_staff("admin")
 def create_reward(body: RewardIn) -> RewardOut:
     session = db_session()
-    reward = Reward(shop_id=g.shop_id, **body.model_dump())
-    session.add(reward)
-    session.flush()
+    reward = add_reward(session, g.staff, body)
     after = _snapshot(reward)
-    audit.record(
-        session, shop_id=g.shop_id, staff=g.staff, action="reward.create",
-        target_type="reward", target_id=reward.id, before=None, after=after,
-    )
     session.commit()
     return RewardOut.model_validate(after)
+
+
+def add_reward(session: Session, staff: StaffUser, body: RewardIn) -> Reward:
+    """Create a reward in the staff user's shop, audited; the caller commits."""
+    reward = Reward(shop_id=staff.shop_id, **body.model_dump())
+    session.add(reward)
+    session.flush()
+    audit.record(
+        session, shop_id=staff.shop_id, staff=staff, action="reward.create",
+        target_type="reward", target_id=reward.id, before=None, after=_snapshot(reward),
+    )
+    return reward
 
 
 @api_route(
@@ -279,6 +286,16 @@ def update_reward(reward_id: int, body: RewardPatch) -> RewardOut:
     session = db_session()
     reward = _reward(reward_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    after = change_reward(session, g.staff, reward, changes)
+    session.commit()
+    return RewardOut.model_validate(after)
+
+
+def change_reward(
+    session: Session, staff: StaffUser, reward: Reward, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply `changes` (a RewardPatch's set fields), validated as a whole, audited; the
+    caller commits. Returns the reward as it is now."""
     refused = sorted(n for n, v in changes.items() if v is None and n not in NULLABLE)
     if refused:
         raise ValidationFailed(
@@ -298,11 +315,10 @@ def update_reward(reward_id: int, body: RewardPatch) -> RewardOut:
     session.flush()
     after = _snapshot(reward)
     audit.record(
-        session, shop_id=g.shop_id, staff=g.staff, action="reward.update",
+        session, shop_id=reward.shop_id, staff=staff, action="reward.update",
         target_type="reward", target_id=reward.id, before=before, after=after,
     )
-    session.commit()
-    return RewardOut.model_validate(after)
+    return after
 
 
 @api_route(
@@ -319,15 +335,19 @@ def update_reward(reward_id: int, body: RewardPatch) -> RewardOut:
 @require_staff("admin")
 def delete_reward(reward_id: int):
     session = db_session()
-    reward = _reward(reward_id)
+    remove_reward(session, g.staff, _reward(reward_id))
+    session.commit()
+    return "", 204
+
+
+def remove_reward(session: Session, staff: StaffUser, reward: Reward) -> None:
+    """Soft-delete a reward, audited; the caller commits."""
     before = _snapshot(reward)
     reward.active = False
     reward.deleted_at = utcnow()
     session.flush()
     audit.record(
-        session, shop_id=g.shop_id, staff=g.staff, action="reward.delete",
+        session, shop_id=reward.shop_id, staff=staff, action="reward.delete",
         target_type="reward", target_id=reward.id, before=before,
         after={**_snapshot(reward), "deleted_at": reward.deleted_at.isoformat()},
     )
-    session.commit()
-    return "", 204

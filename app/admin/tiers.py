@@ -15,6 +15,7 @@ from typing import Any, Literal
 from flask import g
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import audit
 from app.admin.api import bp
@@ -24,7 +25,7 @@ from app.admin.schemas import SafeText
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.jobs.queues import enqueue
 from app.loyalty import tiers as tier_rules
-from app.models import Customer
+from app.models import Customer, StaffUser
 from app.models.tier import Tier, TierChange
 from app.openapi import api_route, validation_details
 from app.shops import get_by_id_and_shop
@@ -202,6 +203,14 @@ def get_tier(tier_id: int) -> TierOut:
 @require_staff("admin")
 def create_tier(body: TierIn) -> TierOut:
     session = db_session()
+    after = _snapshot(add_tier(session, g.staff, body))
+    session.commit()
+    return TierOut.model_validate(after)
+
+
+def add_tier(session: Session, staff: StaffUser, body: TierIn) -> Tier:
+    """Create a tier in `g.shop_id` (the staff user's shop), audited, with a recalculation
+    queued after commit; the caller commits."""
     if session.scalar(select(Tier.id).where(Tier.shop_id == g.shop_id, Tier.key == body.key)) is not None:
         raise Conflict(f"a tier with key {body.key!r} exists (switched-off tiers keep their key)",
                        code="tier_key_taken")
@@ -209,12 +218,10 @@ def create_tier(body: TierIn) -> TierOut:
     _check_rank_free(tier)
     session.add(tier)
     session.flush()
-    after = _snapshot(tier)
-    audit.record(session, shop_id=g.shop_id, staff=g.staff, action="tier.create",
-                 target_type="tier", target_id=tier.id, before=None, after=after)
+    audit.record(session, shop_id=g.shop_id, staff=staff, action="tier.create",
+                 target_type="tier", target_id=tier.id, before=None, after=_snapshot(tier))
     _recalculate_after_commit(session)
-    session.commit()
-    return TierOut.model_validate(after)
+    return tier
 
 
 @api_route(
@@ -229,8 +236,15 @@ def create_tier(body: TierIn) -> TierOut:
 @require_staff("admin")
 def update_tier(tier_id: int, body: TierPatch) -> TierOut:
     session = db_session()
-    tier = _tier(tier_id)
     changes = {name: getattr(body, name) for name in body.model_fields_set}
+    after = change_tier(session, g.staff, _tier(tier_id), changes)
+    session.commit()
+    return TierOut.model_validate(after)
+
+
+def change_tier(session: Session, staff: StaffUser, tier: Tier, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply `changes` (a TierPatch's set fields), validated as a whole, audited, with a
+    recalculation queued after commit; the caller commits. Returns the tier as it is now."""
     refused = sorted(n for n, v in changes.items() if v is None)
     if refused:
         raise ValidationFailed("request body is invalid",
@@ -247,11 +261,10 @@ def update_tier(tier_id: int, body: TierPatch) -> TierOut:
     _check_rank_free(tier)
     session.flush()
     after = _snapshot(tier)
-    audit.record(session, shop_id=g.shop_id, staff=g.staff, action="tier.update",
+    audit.record(session, shop_id=g.shop_id, staff=staff, action="tier.update",
                  target_type="tier", target_id=tier.id, before=before, after=after)
     _recalculate_after_commit(session)
-    session.commit()
-    return TierOut.model_validate(after)
+    return after
 
 
 @api_route(
@@ -262,15 +275,19 @@ def update_tier(tier_id: int, body: TierPatch) -> TierOut:
 @require_staff("admin")
 def delete_tier(tier_id: int):
     session = db_session()
-    tier = _tier(tier_id)
+    switch_off_tier(session, g.staff, _tier(tier_id))
+    session.commit()
+    return "", 204
+
+
+def switch_off_tier(session: Session, staff: StaffUser, tier: Tier) -> None:
+    """Switch a tier off, audited, with a recalculation queued; the caller commits."""
     before = _snapshot(tier)
     tier.active = False
     session.flush()
-    audit.record(session, shop_id=g.shop_id, staff=g.staff, action="tier.delete",
+    audit.record(session, shop_id=g.shop_id, staff=staff, action="tier.delete",
                  target_type="tier", target_id=tier.id, before=before, after=_snapshot(tier))
     _recalculate_after_commit(session)
-    session.commit()
-    return "", 204
 
 
 @api_route(
