@@ -459,11 +459,20 @@ def _tier_summary(tier) -> TierSummary | None:
     )
 
 
+def _shop_row(shop: StorefrontShop) -> Shop:
+    """The verified shop's row, read once per request: the session's identity map holds
+    it only weakly, so a second `session.get` could read it again."""
+    row = g.get("storefront_shop_row")
+    if row is None or row.id != shop.id:
+        row = g.storefront_shop_row = db_session().get(Shop, shop.id)
+    return row
+
+
 def _tier_progress(shop: StorefrontShop, customer: Customer | None) -> TierProgressOut:
     """Tier and progress by `app.loyalty.tiers.progress` (one query for the tiers, one
     for the shopper's amount in the next tier's measure)."""
     session = db_session()
-    row = session.get(Shop, shop.id)
+    row = _shop_row(shop)
     found = tier_rules.progress(session, row, customer, utcnow())
     percent = None
     if found.next_tier is not None and found.amount is not None:
@@ -486,7 +495,7 @@ def _referral_url(shop: StorefrontShop, customer: Customer | None) -> str | None
     except ImportError:
         return None
     session = db_session()
-    row = session.get(Shop, shop.id)
+    row = _shop_row(shop)
     if not customer.referral_code and customer.redacted_at is None and referrals_on(row):
         ensure_code(session, row, customer)
         session.commit()

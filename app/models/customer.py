@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    extract,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -64,3 +65,15 @@ class Customer(Base):
     @property
     def display_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p) or (self.email or "")
+
+
+# The hourly birthday job selects a shop's customers by birthday month and day
+# (`app.loyalty.birthdays.due_customer_ids`); only customers with a birthday are indexed.
+Index(
+    "ix_customers_shop_birthday_month_day",
+    Customer.shop_id,
+    extract("month", Customer.birthday),
+    extract("day", Customer.birthday),
+    postgresql_where=Customer.birthday.is_not(None),
+    sqlite_where=Customer.birthday.is_not(None),
+)
