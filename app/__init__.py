@@ -51,6 +51,8 @@ def _register_blueprints(app: Flask) -> None:
         "widgets.checkout",
         "widgets.web",
         "app.mail.routes",
+        "app.install",
+        "app.console",
     ):
         try:
             module = importlib.import_module(module_name)

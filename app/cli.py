@@ -69,6 +69,8 @@ class LoyaltyGroup(click.Group):
             raise click.ClickException(_message(exc)) from None
         except (OperationalError, ProgrammingError) as exc:
             raise click.ClickException(_database_message(exc)) from None
+        except (click.exceptions.Exit, click.Abort):  # --help and Ctrl-C: click's own (RuntimeErrors too)
+            raise
         except RuntimeError as exc:  # e.g. credentials no key in ENCRYPTION_KEY can decrypt
             raise click.ClickException(str(exc)) from None
 
@@ -243,6 +245,63 @@ def staff_add(shop_id: int, email: str, role: str) -> None:
     click.echo(token)
 
 
+@staff.command("password")
+@click.option("--shop", "shop_id", type=int, required=True, help="Shop id.")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def staff_password(shop_id: int, email: str, password_stdin: bool) -> None:
+    """Set a staff user's console password (prompted twice unless --password-stdin); ends
+    their console sessions."""
+    from app.console.auth import PasswordRejected, set_password
+    from app.models import StaffUser
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with runtime().db.transaction() as session:
+        user = session.scalar(
+            select(StaffUser).where(StaffUser.shop_id == shop_id, StaffUser.email == email.strip().lower())
+        )
+        if user is None:
+            raise NotFound(f"no staff user {email} in shop {shop_id}")
+        try:
+            set_password(session, user, password)
+        except PasswordRejected as exc:
+            raise ValidationFailed(str(exc)) from None
+    click.echo(f"password set for {user.email} (shop {shop_id})")
+
+
+@staff.command("link-shopify-user")
+@click.option("--shop", "shop_id", type=int, required=True, help="Shop id.")
+@click.option("--email", required=True, help="The console staff user to sign in as.")
+@click.option("--shopify-user-id", required=True, help="The Shopify staff user id (a session token's sub).")
+def staff_link_shopify_user(shop_id: int, email: str, shopify_user_id: str) -> None:
+    """Open the embedded console as this staff user when that Shopify user opens the app
+    (without a link, Shopify staff sign in as the shop's owner)."""
+    from app.models import ShopifyStaffLink, StaffUser
+
+    if not shopify_user_id.isdigit() or len(shopify_user_id) > 32:
+        raise ValidationFailed("--shopify-user-id is the numeric Shopify staff user id")
+    with runtime().db.transaction() as session:
+        user = session.scalar(
+            select(StaffUser).where(StaffUser.shop_id == shop_id, StaffUser.email == email.strip().lower())
+        )
+        if user is None:
+            raise NotFound(f"no staff user {email} in shop {shop_id}")
+        link = session.scalar(
+            select(ShopifyStaffLink).where(
+                ShopifyStaffLink.shop_id == shop_id, ShopifyStaffLink.shopify_user_id == shopify_user_id
+            )
+        )
+        if link is None:
+            session.add(ShopifyStaffLink(shop_id=shop_id, shopify_user_id=shopify_user_id,
+                                         staff_user_id=user.id))
+        else:
+            link.staff_user_id = user.id
+    click.echo(f"Shopify user {shopify_user_id} opens the console as {user.email} ({user.role})")
+
+
 # -- ledger ---------------------------------------------------------------------------
 
 
@@ -284,17 +343,21 @@ def check_ledger(shop_id: int | None) -> None:
 @main.command("demo")
 def demo() -> None:
     """Seed the demo shop (again: a fresh owner token); prints its id and the token."""
-    from app.demo import seed_demo
+    from app.demo import seed_demo, set_console_passwords
 
     rt = runtime()
     with rt.db.transaction() as session:
         demo_shop, token = seed_demo(session)
         shop_id = demo_shop.id
+        console_logins = set_console_passwords(session, demo_shop)
     click.echo(f"shop_id={shop_id}")
     click.echo(f"token={token}")
     click.echo(f"Demo shop {shop_id} is ready. Start the server with `loyalty serve`, then open:")
     for label, url in demo_links(rt, token):
         click.echo(f"  {label}: {url}")
+    click.echo("Admin console sign-in (new passwords on every run):")
+    for email, role, password in console_logins:
+        click.echo(f"  {role}: {email} / {password}")
 
 
 def demo_links(rt: CliRuntime, token: str) -> list[tuple[str, str]]:
@@ -305,6 +368,7 @@ def demo_links(rt: CliRuntime, token: str) -> list[tuple[str, str]]:
     base = rt.settings.app_url
     candidates = [
         ("demo storefront", "/demo/storefront", f"{base}/demo/storefront"),
+        ("admin console", "/admin/", f"{base}/admin/"),
         ("admin API", "/admin/api/v1/customers",
          f"curl -H 'Authorization: Bearer {token}' {base}/admin/api/v1/customers"),
         ("API reference", "/openapi.json", f"{base}/openapi.json"),
@@ -396,6 +460,15 @@ def _add_contributed_commands() -> None:
             main.add_command(command)
 
 
+def _add_import_export_commands() -> None:
+    """`import-balances` and `export-ledger` (see app/imports/cli.py)."""
+    from app.imports.cli import export_ledger, import_balances
+
+    main.add_command(import_balances)
+    main.add_command(export_ledger)
+
+
+_add_import_export_commands()
 _add_contributed_commands()
 
 

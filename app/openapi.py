@@ -151,6 +151,12 @@ def document(view: Callable, op: Operation) -> Callable:
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
 _CONVERTER_TYPES = {"int": "integer", "float": "number", None: "string", "string": "string", "path": "string"}
 UNDOCUMENTED_ENDPOINTS = {"static"}
+# Blueprints of HTML pages (the admin console), not API: none of their endpoints is listed.
+UNDOCUMENTED_BLUEPRINTS = {"console"}
+
+
+def is_undocumented(endpoint: str) -> bool:
+    return endpoint in UNDOCUMENTED_ENDPOINTS or endpoint.split(".", 1)[0] in UNDOCUMENTED_BLUEPRINTS
 
 
 def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
@@ -178,7 +184,7 @@ def build_spec(app: Flask, *, title: str = "Loyalty Loop", version: str = "1") -
     ops: list[tuple[str, str, Callable, str]] = []
     models: set[type[BaseModel]] = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
+        if is_undocumented(rule.endpoint):
             continue
         view = app.view_functions[rule.endpoint]
         op: Operation | None = getattr(view, "openapi", None)
@@ -258,6 +264,6 @@ def undocumented_rules(app: Flask) -> list[str]:
     return sorted(
         f"{sorted((r.methods or set()) - {'HEAD', 'OPTIONS'})} {r.rule}"
         for r in app.url_map.iter_rules()
-        if r.endpoint not in UNDOCUMENTED_ENDPOINTS
+        if not is_undocumented(r.endpoint)
         and getattr(app.view_functions[r.endpoint], "openapi", None) is None
     )

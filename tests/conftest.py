@@ -196,3 +196,23 @@ def factory(pg_db) -> Factory:
 @pytest.fixture
 def sqlite_factory(sqlite_db) -> Factory:
     return Factory(sqlite_db)
+
+
+@pytest.fixture
+def forget_runtime():
+    """For tests that point the job runtime at their own settings: leave it unset after."""
+    yield
+    from app import runtime
+
+    runtime._db = None
+    runtime._settings = None
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback that keeps what it receives (`mail_helpers`)."""
+    from mail_helpers import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()

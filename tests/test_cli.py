@@ -62,6 +62,14 @@ def add_shopify(env, domain=None, token="shpat_secret_value_123"):
 # -- db upgrade ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("args", [["--help"], ["shop", "--help"], ["staff", "add", "--help"],
+                                  ["winback", "run", "--help"], ["import-balances", "--help"]])
+def test_help_of_every_level_exits_zero_and_shows_usage(args, sqlite_url):
+    result = run(args, cli_env(sqlite_url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: loyalty") and "Error" not in result.stderr
+
+
 def test_db_upgrade_creates_the_schema_and_can_run_again(sqlite_url):
     env = cli_env(sqlite_url)
     first = run(["db", "upgrade"], env)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from mail_helpers import SmtpServer, html_part, text_part
+from mail_helpers import html_part, text_part
 from sqlalchemy import select
 
 from app import create_app
@@ -22,21 +22,7 @@ from app.models.mail import MailMessage
 SECRET = "mail-test-secret-key-0123456789abcdef"
 
 
-@pytest.fixture(autouse=True)
-def _forget_runtime():
-    """These tests point the job runtime at their own settings; leave it unset after."""
-    yield
-    from app import runtime
-
-    runtime._db = None
-    runtime._settings = None
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+pytestmark = pytest.mark.usefixtures("forget_runtime")
 
 
 @pytest.fixture

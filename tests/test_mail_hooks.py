@@ -4,7 +4,6 @@ affordable once, and the admin list of a customer's mail."""
 from __future__ import annotations
 
 import pytest
-from mail_helpers import SmtpServer
 from order_helpers import customer_by_platform_id, woo
 from sqlalchemy import select
 
@@ -15,22 +14,7 @@ from app.models import Reward, utcnow
 from app.models.mail import MailMessage
 from integrations.woocommerce.adapter import to_event as woo_event
 
-
-@pytest.fixture(autouse=True)
-def _forget_runtime():
-    """These tests point the job runtime at their own settings; leave it unset after."""
-    yield
-    from app import runtime
-
-    runtime._db = None
-    runtime._settings = None
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
+pytestmark = pytest.mark.usefixtures("forget_runtime")
 
 
 @pytest.fixture

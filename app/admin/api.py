@@ -21,6 +21,9 @@ ROUTE_MODULES = (
     "app.admin.expiry",
     "app.admin.earning",
     "app.admin.mail",
+    "app.admin.winback",
+    "app.admin.analytics",
+    "app.admin.imports",
 )
 
 

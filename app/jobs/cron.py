@@ -71,6 +71,18 @@ SCHEDULE: tuple[Periodic, ...] = (
         "nightly tier recalculation: downgrades after retention, moves after a tier change",
     ),
     Periodic(
+        "app.jobs.install_jobs.check_woocommerce_webhooks", "low", "*/30 * * * *",
+        "re-activate WooCommerce webhooks the store disabled after failures, create missing ones, reconcile the gap",
+    ),
+    Periodic(
+        "app.jobs.install_jobs.purge_install_attempts", "low", "50 4 * * *",
+        "delete expired install and connect tokens",
+    ),
+    Periodic(
+        "app.jobs.winback_jobs.run_winback_all", "low", "30 9 * * *",
+        "daily win-back pass: one job per shop with the campaign on, fanning out offers in chunks",
+    ),
+    Periodic(
         "app.jobs.maintenance.audit_ledger", "low", "17 3 * * *",
         "prove every ledger invariant nightly; a violation fails the job, visible in RQ",
     ),

@@ -3,8 +3,11 @@
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.campaign import BonusEvent
+from app.models.console import AdjustmentRequest, ConsoleSession, ConsoleSettings, ShopifyStaffLink
 from app.models.customer import Customer
 from app.models.delivery import WebhookDelivery
+from app.models.imports import IMPORT_FORMATS, IMPORT_STATUSES, BalanceImport
+from app.models.install import InstallAttempt
 from app.models.ledger import ENTRY_KINDS, ENTRY_STATUSES, LedgerEntry
 from app.models.mail import MAIL_KINDS, MAIL_STATUSES, MailMessage
 from app.models.order import OrderSnapshot
@@ -14,8 +17,22 @@ from app.models.reward import REWARD_KINDS, Reward
 from app.models.shop import PLATFORMS, Shop
 from app.models.staff import ROLES, ApiToken, StaffUser, role_rank
 from app.models.tier import Tier, TierChange
+from app.models.winback import (
+    WINBACK_OFFER_STATUSES,
+    WINBACK_STAGES,
+    WinbackCampaign,
+    WinbackOffer,
+    WinbackRhythm,
+)
 
 __all__ = [
+    "BalanceImport",
+    "IMPORT_FORMATS",
+    "IMPORT_STATUSES",
+    "AdjustmentRequest",
+    "ConsoleSession",
+    "ConsoleSettings",
+    "ShopifyStaffLink",
     "BonusEvent",
     "CustomerFingerprint",
     "MAIL_KINDS",
@@ -29,6 +46,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Customer",
+    "InstallAttempt",
     "ENTRY_KINDS",
     "ENTRY_STATUSES",
     "LedgerEntry",
@@ -42,6 +60,11 @@ __all__ = [
     "Shop",
     "StaffUser",
     "WebhookDelivery",
+    "WINBACK_OFFER_STATUSES",
+    "WINBACK_STAGES",
+    "WinbackCampaign",
+    "WinbackOffer",
+    "WinbackRhythm",
     "role_rank",
     "utcnow",
 ]

@@ -265,6 +265,9 @@ def test_axe_finds_no_serious_violations(page, live_server, screenshot):
         found += axe.run(page).response["violations"]
         open_widget(page)
         page.locator(f"{PANEL} [data-view=rewards]").wait_for()
+        # Contrast is judged on what stays on screen, after the panel's fade-in.
+        page.locator(PANEL).evaluate(
+            "el => Promise.all(el.getAnimations({subtree: true}).map(a => a.finished))")
         found += axe.run(page).response["violations"]
         screenshot(page, variant)
     serious = [
