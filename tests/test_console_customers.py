@@ -229,3 +229,29 @@ def test_audit_page_filters(app, factory, pg_db, shop, customer):
     assert "from admin" in admin.get("/admin/audit?from=2000-01-01&to=2100-01-01").get_data(as_text=True)
     assert admin.get("/admin/audit?from=garbage&customer=-1").status_code == 200
     assert support.get("/admin/audit").status_code == 403
+
+
+def test_customer_page_lists_the_shoppers_win_back_offers(app, factory, pg_db, shop, customer):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import WinbackCampaign, WinbackOffer
+
+    other = factory.customer(shop, email="zed@example.test")
+    now = datetime.now(UTC)
+    with pg_db.transaction() as s:
+        campaign = WinbackCampaign(shop_id=shop.id, settings={})
+        s.add(campaign)
+        s.flush()
+        for who, stage, holdout, points in ((customer, "at_risk", False, 250), (customer, "lapsed", True, 0),
+                                            (other, "at_risk", False, 999)):
+            s.add(WinbackOffer(shop_id=shop.id, campaign_id=campaign.id, customer_id=who.id,
+                               period=f"{stage}:1", stage=stage, holdout=holdout, status="offered",
+                               offered_at=now - timedelta(days=3), attribution_ends_at=now + timedelta(days=11),
+                               offer_kind="points", points=points))
+    client, _ = signed_in(app, factory, pg_db, shop, "viewer")
+    page = client.get(f"/admin/customers/{customer.id}").get_data(as_text=True)
+    section = page.split("<h2>Win-back offers</h2>", 1)[1]
+    assert "250 points" in section and "holdout (not sent)" in section and "lapsed" in section
+    assert "999 points" not in section  # another shopper's offer
+    empty = client.get(f"/admin/customers/{other.id}").get_data(as_text=True)
+    assert "999 points" in empty and "No win-back offers" not in empty

@@ -22,6 +22,7 @@ from app.models import (
     Redemption,
     Shop,
     Tier,
+    WinbackOffer,
 )
 from app.web import db_session
 
@@ -106,6 +107,12 @@ def customer(customer_id: int):
         .order_by(MailMessage.id.desc())
         .limit(20)
     ).all()
+    offers = session.scalars(
+        select(WinbackOffer)
+        .where(WinbackOffer.shop_id == shop_id, WinbackOffer.customer_id == found.id)
+        .order_by(WinbackOffer.offered_at.desc(), WinbackOffer.id.desc())
+        .limit(20)
+    ).all()
     requests = session.scalars(
         select(AdjustmentRequest)
         .where(AdjustmentRequest.shop_id == shop_id, AdjustmentRequest.customer_id == found.id)
@@ -125,6 +132,7 @@ def customer(customer_id: int):
         orders=orders,
         redemptions=redemptions,
         mails=mails,
+        offers=offers,
         requests=requests,
         reason_codes=adjustments.REASON_CODES,
         form_key=uuid.uuid4().hex,
