@@ -255,3 +255,14 @@ def test_customer_page_lists_the_shoppers_win_back_offers(app, factory, pg_db, s
     assert "999 points" not in section  # another shopper's offer
     empty = client.get(f"/admin/customers/{other.id}").get_data(as_text=True)
     assert "999 points" in empty and "No win-back offers" not in empty
+
+
+def test_money_is_shown_in_the_currencys_own_decimals(app, factory, pg_db):
+    yen_shop = factory.shop(currency="JPY")
+    shopper = factory.customer(yen_shop, email="taro@example.test")
+    with pg_db.transaction() as s:
+        s.add(OrderSnapshot(shop_id=yen_shop.id, platform_order_id="77", customer_id=shopper.id, name="#77",
+                            currency="JPY", total_minor=12500, target_points=0))
+    client, _ = signed_in(app, factory, pg_db, yen_shop, "viewer")
+    page = client.get(f"/admin/customers/{shopper.id}").get_data(as_text=True)
+    assert "12,500 JPY" in page and "125.00" not in page

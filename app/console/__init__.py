@@ -22,6 +22,7 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from app.console import auth
+from app.console.formatting import money
 from app.console.nav import visible_nav
 from app.errors import AppError
 
@@ -33,6 +34,7 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+bp.add_app_template_global(money, "money")
 
 PAGE_MODULES = (
     "app.console.signin",

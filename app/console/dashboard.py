@@ -15,22 +15,14 @@ from app.admin.analytics import PeriodQuery, period
 from app.analytics import kpis
 from app.analytics.summary import Figure, Summary, build_summary
 from app.console import auth, bp
+from app.console.formatting import money
 from app.errors import ValidationFailed
-from app.loyalty.events import minor_unit_exponent
 from app.models import utcnow
 from app.web import db_session
 
 # Chart geometry (SVG user units).
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 640, 220, 64, 28, 12
 SERIES = (("issued", "Issued", "#2f6fdf"), ("redeemed", "Redeemed", "#1e8e3e"), ("expired", "Expired", "#c5221f"))
-
-
-def money(minor: int | None, currency: str) -> str:
-    if minor is None:
-        return "–"
-    exponent = minor_unit_exponent(currency)
-    amount = Decimal(minor).scaleb(-exponent)
-    return f"{amount:,.{exponent}f} {currency}"
 
 
 def show(figure: Figure, currency: str) -> str:
