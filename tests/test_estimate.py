@@ -73,10 +73,7 @@ def test_a_members_tier_multiplier_is_applied(client, factory, shop, monkeypatch
     assert guest["points"] == 150 and len(seen) == 1  # a guest never gets a tier's bonus
 
 
-def test_the_real_tier_multiplier_when_the_tiers_module_exists(client, factory, shop, pg_db):
-    tiers = pytest.importorskip("app.loyalty.tiers")
-    if not hasattr(tiers, "multiplier_for"):
-        pytest.skip("app.loyalty.tiers.multiplier_for does not exist yet")
+def test_the_real_tier_multiplier_of_the_shoppers_tier(client, factory, shop, pg_db):
     from app.models.tier import Tier
 
     with pg_db.transaction() as s:

@@ -24,6 +24,7 @@ from app import audit
 from app.console.permissions import allowed
 from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.loyalty import ledger
+from app.loyalty.customers import lock_customer
 from app.models import AdjustmentRequest, ConsoleSettings, Customer, LedgerEntry, StaffUser, utcnow
 from app.models.console import DEFAULT_SUPPORT_ADJUSTMENT_LIMIT
 
@@ -97,18 +98,6 @@ def validate(points: int, reason_code: str, note: str) -> str:
 
 def ledger_reason(reason_code: str, note: str) -> str:
     return f"{reason_code}: {note}" if note else reason_code
-
-
-def lock_customer(session: Session, shop_id: int, customer_id: int) -> Customer:
-    customer = session.scalar(
-        select(Customer)
-        .where(Customer.id == customer_id, Customer.shop_id == shop_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if customer is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return customer
 
 
 def needs_approval(session: Session, staff: StaffUser, points: int) -> bool:

@@ -12,7 +12,7 @@ from app.admin.customers import _search_filter
 from app.admin.pagination import MAX_ID
 from app.console import adjustments, auth, bp
 from app.errors import NotFound
-from app.loyalty.ledger import sum_for_order
+from app.loyalty.ledger import sums_for_orders
 from app.models import (
     AdjustmentRequest,
     Customer,
@@ -83,14 +83,16 @@ def customer(customer_id: int):
     undone = adjustments.undone_ids(
         session, shop_id, [e.id for e in entries if adjustments.undoable(e)]
     )
-    orders = []
-    for snap in session.scalars(
+    snaps = session.scalars(
         select(OrderSnapshot)
         .where(OrderSnapshot.shop_id == shop_id, OrderSnapshot.customer_id == found.id)
         .order_by(OrderSnapshot.id.desc())
         .limit(20)
-    ):
-        posted, pending = sum_for_order(session, shop_id, snap.id)
+    ).all()
+    booked = sums_for_orders(session, shop_id, [snap.id for snap in snaps])
+    orders = []
+    for snap in snaps:
+        posted, pending = booked.get(snap.id, (0, 0))
         orders.append({"snap": snap, "posted": posted, "pending": pending})
     tier = None
     if found.tier:

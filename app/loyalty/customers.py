@@ -15,9 +15,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
+from app.loyalty.errors import CustomerNotFound
 from app.loyalty.events import CustomerEvent, CustomerInfo
 from app.loyalty.program import load_program
 from app.models import Customer, OrderSnapshot, Shop, utcnow
+
+
+def lock_customer(session: Session, shop_id: int, customer_id: int) -> Customer:
+    """The shop's customer under a row lock, freshly read; `CustomerNotFound` otherwise."""
+    customer = session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id, Customer.shop_id == shop_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if customer is None:
+        raise CustomerNotFound(f"customer {customer_id} not found")
+    return customer
 
 
 def find_customer(session: Session, shop_id: int, platform_id: str) -> Customer | None:

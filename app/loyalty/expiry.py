@@ -30,7 +30,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
-from app.loyalty.errors import CustomerNotFound
+from app.loyalty.customers import lock_customer
 from app.loyalty.program import load_program
 from app.models import Customer, LedgerEntry, Shop
 
@@ -231,18 +231,6 @@ def customer_allocation(session: Session, shop_id: int, customer_id: int) -> All
     return allocate(load_postings(session, shop_id, customer_id))
 
 
-def _lock_customer(session: Session, shop_id: int, customer_id: int) -> Customer:
-    customer = session.scalar(
-        select(Customer)
-        .where(Customer.id == customer_id, Customer.shop_id == shop_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if customer is None:
-        raise CustomerNotFound("customer not found")
-    return customer
-
-
 def expire_customer(
     session: Session, shop: Shop, customer_id: int, now: datetime
 ) -> list[LedgerEntry]:
@@ -251,7 +239,7 @@ def expire_customer(
     months = load_program(shop).points_expire_months
     if months is None:
         return []
-    _lock_customer(session, shop.id, customer_id)
+    lock_customer(session, shop.id, customer_id)
     allocation = customer_allocation(session, shop.id, customer_id)
     posted = []
     for due in due_expiries(allocation, months, shop_timezone(shop), now):

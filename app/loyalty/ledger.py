@@ -135,14 +135,29 @@ def find_by_key(session: Session, shop_id: int, idempotency_key: str) -> LedgerE
 
 def sum_for_order(session: Session, shop_id: int, order_id: int) -> tuple[int, int]:
     """(posted, pending) points already booked against one order."""
+    return sums_for_orders(session, shop_id, [order_id]).get(order_id, (0, 0))
+
+
+def sums_for_orders(session: Session, shop_id: int, order_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(posted, pending) points booked against each of the orders, in one query; an order
+    with nothing booked is absent."""
+    if not order_ids:
+        return {}
     rows = session.execute(
-        select(LedgerEntry.status, func.coalesce(func.sum(LedgerEntry.points), 0))
-        .where(LedgerEntry.shop_id == shop_id, LedgerEntry.order_id == order_id)
+        select(LedgerEntry.order_id, LedgerEntry.status, func.coalesce(func.sum(LedgerEntry.points), 0))
+        .where(LedgerEntry.shop_id == shop_id, LedgerEntry.order_id.in_(order_ids))
         .where(LedgerEntry.status != "voided")
-        .group_by(LedgerEntry.status)
+        .group_by(LedgerEntry.order_id, LedgerEntry.status)
     ).all()
-    totals = {status: int(total) for status, total in rows}
-    return totals.get("posted", 0), totals.get("pending", 0)
+    totals: dict[int, tuple[int, int]] = {}
+    for order_id, status, total in rows:
+        posted, pending = totals.get(order_id, (0, 0))
+        if status == "posted":
+            posted = int(total)
+        elif status == "pending":
+            pending = int(total)
+        totals[order_id] = (posted, pending)
+    return totals
 
 
 # -- internals -------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -41,6 +41,7 @@ from integrations.base import (
 from integrations.shopify import discounts, graphql_orders
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PAGE_SIZE = 50
 MAX_THROTTLE_WAITS = 8
@@ -171,30 +172,27 @@ class ShopifyClient:
         """The single-use code on Shopify (see `integrations.shopify.discounts`). A refused
         token is refreshed once when the shop has a refresh token; nothing was created by
         the refused request, so sending it again is safe."""
-        try:
-            return discounts.create_discount(self, spec)
-        except TokenRejected:
-            if self._token_refresher is None:
-                raise
-            failed = self._token
-        self._token = self._token_refresher(failed)
-        log.info("shopify %s: retrying the discount with a refreshed token", self.domain)
-        return discounts.create_discount(self, spec)
+        return self._with_fresh_token("discount", lambda: discounts.create_discount(self, spec))
 
     # -- transport ---------------------------------------------------------------------------
 
     def read(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """`execute` for queries (nothing is written, so a retry is always safe): a refused
         token is refreshed once when the shop has a refresh token, then asked again."""
+        return self._with_fresh_token("query", lambda: self.execute(query, variables))
+
+    def _with_fresh_token(self, what: str, send: Callable[[], T]) -> T:
+        """`send()`; when Shopify refuses the token and the shop has a refresh token, refresh
+        it once and `send()` again (the caller vouches that a refused request changed nothing)."""
         try:
-            return self.execute(query, variables)
+            return send()
         except TokenRejected:
             if self._token_refresher is None:
                 raise
             failed = self._token
         self._token = self._token_refresher(failed)
-        log.info("shopify %s: retrying the query with a refreshed token", self.domain)
-        return self.execute(query, variables)
+        log.info("shopify %s: retrying the %s with a refreshed token", self.domain, what)
+        return send()
 
     def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """POST one GraphQL request; return `data`, waiting out throttling."""
