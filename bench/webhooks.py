@@ -49,7 +49,7 @@ from bench.common import (  # noqa: E402
 
 SECRET = "bench-shopify-secret"
 SHOP_DOMAIN = "bench-store.myshopify.com"
-SAMPLE = ROOT.parent / "shared" / "fixtures" / "shopify" / "orders_paid.json"
+SAMPLE = ROOT / "tests" / "fixtures" / "shopify" / "orders_paid.json"
 
 
 REDIS_BENCH_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")

@@ -1,9 +1,8 @@
-"""Where the real platform payloads live: `../shared/fixtures/` beside the repository
-(Shopify's sample payloads, a real WooCommerce store's signed deliveries and REST answers;
-each folder's README says what produced what)."""
+"""Where the real platform payloads live: `tests/fixtures/`, a copy of the project's
+shared fixtures (Shopify's sample payloads, a real WooCommerce store's signed deliveries
+and REST answers; each folder's README says what produced what), kept in the repository
+so a clone alone runs the tests."""
 
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
-if not FIXTURES.exists():  # a checkout that carries its own copy
-    FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
+from fixture_files import FIXTURES
 from sqlalchemy import func, select
 
 from app.loyalty import checks, orders
 from app.models import Customer, LedgerEntry, OrderSnapshot
-
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
-if not FIXTURES.exists():  # a checkout that carries its own copy (as in conftest.py)
-    FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def shopify(name: str) -> dict:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from pathlib import Path
 
 import pytest
+from fixture_files import FIXTURES
 from redis import Redis
 from rq import Queue
 from sqlalchemy import func, select
@@ -17,9 +17,6 @@ from sqlalchemy import func, select
 from app.models import WebhookDelivery
 from integrations.shopify.webhooks import sign as shopify_sign
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
-if not FIXTURES.exists():
-    FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WOO_SECRET = "test-secret-123"  # the secret of every webhook in the WooCommerce capture
 SHOPIFY_SECRET = "shopify-app-secret-for-tests"
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
